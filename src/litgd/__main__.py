@@ -1,0 +1,3 @@
+from litgd.cli import main
+
+main()

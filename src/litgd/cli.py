@@ -1,0 +1,130 @@
+"""The ``litgd`` command: LightningCLI around ``GradientDescent`` and ``SeedDataModule``.
+
+    litgd fit --config configs/random_relu.yaml
+    litgd fit --config configs/regression.yaml --trainer.accelerator gpu --trainer.devices 1
+
+Exit status: 0 done, 2 bad configuration or flag, 3 training diverged, 128 + N stopped by signal N.
+"""
+
+import re
+import signal
+import sys
+import warnings
+from argparse import ArgumentError
+from pathlib import Path
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+from litgd.callbacks import GracefulExit, Histograms, Interrupted
+from litgd.data import SeedDataModule
+from litgd.system import Diverged, GradientDescent
+
+
+class ConfigError(Exception):
+    """A value the parser accepted but a class refused when built (e.g. an unavailable accelerator)."""
+
+
+def _input_dim(data) -> int:
+    return int(data.input_dim)
+
+
+def _output_dim(data) -> int:
+    return int(data.output_dim)
+
+
+class CLI(LightningCLI):
+    def __init__(self, *args, guard: GracefulExit, **kwargs) -> None:
+        self.guard = guard
+        super().__init__(*args, **kwargs)
+
+    def add_arguments_to_parser(self, parser) -> None:
+        # Any data module with `input_dim`/`output_dim` attributes sizes the model: they cannot disagree.
+        parser.link_arguments("data", "model.init_args.input_dim", compute_fn=_input_dim, apply_on="instantiate")
+        parser.link_arguments("data", "model.init_args.output_dim", compute_fn=_output_dim, apply_on="instantiate")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        # Only last.ckpt, at each epoch's end and when fit ends, whatever ended it.
+        parser.set_defaults(
+            {"checkpoint.save_last": True, "checkpoint.save_top_k": 0, "checkpoint.save_on_train_epoch_end": True}
+        )
+        parser.add_lightning_class_args(Histograms, "histograms")
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except (MisconfigurationException, ValueError, TypeError, RuntimeError) as err:
+            raise ConfigError(str(err)) from err
+
+    def instantiate_trainer(self, **kwargs):
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), self.guard]
+        return super().instantiate_trainer(**kwargs)
+
+
+def _one_paragraph(message: str) -> str:
+    """jsonargparse explains a refusal over many lines (one per union member); keep the key and the reason."""
+    keys = [key for key in re.findall(r'Parser key "([^"]+)"', message)]
+    if unknown := re.search(r"Option '([^']+)' is not accepted", message):
+        return f"{'.'.join([*keys, unknown.group(1)])}: no such key"
+    given = re.search(r"Got value: (.*)|val='([^']*)'|Given value: (.*)", message)
+    given = next(group for group in given.groups() if group is not None) if given else "?"
+    if choices := re.findall(r"Expected a typing\.Literal\[(.*?)\]", message):
+        return f"{'.'.join(keys)}: expected one of {', '.join(choices)}; got {given}"
+    if reason := re.search(r"Not of type (\w+): (.*)", message):
+        return f"{'.'.join(keys)}: {reason.group(2)} (expected {reason.group(1)})"
+    return " ".join(line.strip() for line in message.splitlines())
+
+
+def _fail(code: int, message: str) -> None:
+    print(f"litgd: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _silence_known_warnings() -> None:
+    # The data is one resident full batch served in-process: worker processes would only add start-up cost,
+    # and our iterable dataset's length is exact, so Lightning's advice about both does not apply.
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined.*")
+    # Lightning 2.6 calls a torch.utils._pytree API that torch 2.13 deprecates; nothing for us to change.
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated.*")
+
+
+def main(args: list[str] | None = None) -> None:
+    _silence_known_warnings()
+    argv = sys.argv[1:] if args is None else args
+    guard = GracefulExit()
+    if argv[:1] == ["fit"]:
+        guard.install()  # before any work, so a signal during start-up still ends in a checkpoint
+    try:
+        CLI(
+            GradientDescent,
+            SeedDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            args=args,
+            guard=guard,
+            parser_kwargs={"exit_on_error": False},
+        )
+    except ArgumentError as err:
+        _fail(2, f"invalid configuration: {_one_paragraph(str(err))} (see `litgd {' '.join(argv[:1])} --help`)")
+    except ConfigError as err:
+        _fail(2, f"invalid configuration: {err}")
+    except Diverged as err:
+        _fail(3, str(err))
+    except Interrupted as err:
+        _fail(128 + err.signum, f"stopped by {err}. {_resume_hint(err.ckpt_path)}")
+    finally:
+        guard.uninstall()
+    if guard.signum is not None:  # the signal came after the last step: the run is complete
+        _fail(128 + guard.signum, f"stopped by {signal.Signals(guard.signum).name} after training ended.")
+
+
+def _resume_hint(ckpt_path: str | None) -> str:
+    if ckpt_path is None:
+        return "No checkpoint was written (checkpointing is off)."
+    config = Path(ckpt_path).parent.parent / "config.yaml"
+    return f"Resume with:\n  litgd fit --config {config} --ckpt_path {ckpt_path}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+import glob
+import os
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from litgd.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+
+def run_litgd(*args: str) -> int:
+    """Runs the console command in this process; returns its exit status."""
+    try:
+        with mock.patch.object(sys, "argv", ["litgd"]):  # pytest's own flags are not the command's
+            main(list(args))
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 1
+    return 0
+
+
+def litgd_subprocess(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
+    """Runs the console command as users do, in its own process (for exit status, stderr, signals)."""
+    return subprocess.run(
+        [sys.executable, "-m", "litgd", *args], capture_output=True, text=True, timeout=timeout, **kwargs
+    )
+
+
+@pytest.fixture
+def fit(tmp_path):
+    """``fit(config, *flags)`` trains into ``tmp_path`` and returns the run's ``version_0`` folder."""
+
+    def _fit(config: str, *flags: str) -> Path:
+        status = run_litgd(
+            "fit",
+            "--config",
+            str(CONFIGS / config),
+            "--trainer.default_root_dir",
+            str(tmp_path),
+            "--trainer.enable_progress_bar",
+            "false",
+            *flags,
+        )
+        assert status == 0
+        return Path(tmp_path, "lightning_logs", "version_0")
+
+    return _fit
+
+
+def load_checkpoint(run: Path, name: str = "last.ckpt") -> dict:
+    return torch.load(run / "checkpoints" / name, weights_only=False, map_location="cpu")
+
+
+def read_events(run: Path) -> EventAccumulator:
+    (path,) = glob.glob(os.path.join(run, "events.out.tfevents.*"))
+    events = EventAccumulator(path, size_guidance={"scalars": 0, "histograms": 0, "images": 0})
+    events.Reload()
+    return events
