@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 from unittest import mock
 
+import lightning as L
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -27,9 +28,17 @@ def run_litgd(*args: str) -> int:
 
 def litgd_subprocess(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
     """Runs the console command as users do, in its own process (for exit status, stderr, signals)."""
-    return subprocess.run(
-        [sys.executable, "-m", "litgd", *args], capture_output=True, text=True, timeout=timeout, **kwargs
-    )
+    return subprocess.run(litgd_command(*args), capture_output=True, text=True, timeout=timeout, env=ENV, **kwargs)
+
+
+def litgd_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "litgd", *args]
+
+
+# Subprocesses can import this file's helpers (`conftest.SendSignal`), and use one thread each so that
+# runs started side by side do not fight over the two cores, and compute alike.
+PYTHONPATH = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
+ENV = {**os.environ, "PYTHONPATH": PYTHONPATH, "OMP_NUM_THREADS": "1"}
 
 
 @pytest.fixture
@@ -62,3 +71,14 @@ def read_events(run: Path) -> EventAccumulator:
     events = EventAccumulator(path, size_guidance={"scalars": 0, "histograms": 0, "images": 0})
     events.Reload()
     return events
+
+
+class SendSignal(L.Callback):
+    """Test helper, used from configs: the process sends itself ``signum`` after step ``at_step``."""
+
+    def __init__(self, signum: int, at_step: int) -> None:
+        self.signum, self.at_step = signum, at_step
+
+    def on_train_batch_end(self, trainer, *_) -> None:
+        if trainer.global_step == self.at_step:
+            os.kill(os.getpid(), self.signum)

@@ -7,8 +7,6 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from litgd.system import Diverged
-
 
 class Histograms(L.Callback):
     """``weights/<param>``, ``grads/<param>`` and ``train/squared_error`` (the notebook's "error
@@ -49,11 +47,10 @@ class Interrupted(Exception):
 
 
 class GracefulExit(L.Callback):
-    """Turns SIGINT/SIGTERM into a checkpoint at the next step boundary, and keeps divergence safe.
+    """Turns SIGINT/SIGTERM into a checkpoint at the next step boundary, then stops the run.
 
     A signal only sets a flag: acting at the end of a step means the checkpoint's weights and step
-    counter always agree, and resuming from it is bit-exact. On divergence, ``last.ckpt`` is rewritten
-    with the last finite weights (the update that would have broken them was skipped).
+    counter always agree, and resuming from it is bit-exact.
     """
 
     def __init__(self) -> None:
@@ -76,13 +73,12 @@ class GracefulExit(L.Callback):
     def on_fit_start(self, trainer, pl_module) -> None:
         self.install()  # Lightning registers its own SIGTERM handler when fit starts; ours takes over
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.on_train_batch_end(trainer, pl_module)  # a signal during start-up: checkpoint before any step
+
+    def on_train_batch_end(self, trainer, pl_module, *_) -> None:
         if self.signum is not None:
             raise Interrupted(self.signum, self._save(trainer, "interrupted.ckpt"))
-
-    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        if isinstance(exception, Diverged) and all(p.isfinite().all() for p in pl_module.parameters()):
-            self._save(trainer, "last.ckpt")
 
     @staticmethod
     def _save(trainer: L.Trainer, filename: str) -> str | None:

@@ -6,13 +6,17 @@
 Exit status: 0 done, 2 bad configuration or flag, 3 training diverged, 128 + N stopped by signal N.
 """
 
+import importlib
+import inspect
 import re
 import signal
 import sys
+import typing
 import warnings
 from argparse import ArgumentError
 from pathlib import Path
 
+from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
@@ -50,15 +54,74 @@ class CLI(LightningCLI):
         )
         parser.add_lightning_class_args(Histograms, "histograms")
 
+    def before_instantiate_classes(self) -> None:
+        # jsonargparse lets `null` through for a subclass's typed arguments; refuse it where None is no option.
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        for group in ("model", "data"):
+            if (spec := config.get(group)) is None:
+                continue
+            module, _, class_name = spec.class_path.rpartition(".")
+            signature = inspect.signature(getattr(importlib.import_module(module), class_name))
+            for key, value in (spec.get("init_args") or {}).items():
+                param = signature.parameters.get(key)
+                if value is None and param is not None and not _admits_none(param.annotation):
+                    expected = getattr(param.annotation, "__name__", param.annotation)
+                    raise ConfigError(f"{group}.{key}: null is not allowed (expected {expected})")
+
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
-        except (MisconfigurationException, ValueError, TypeError, RuntimeError) as err:
-            raise ConfigError(str(err)) from err
+        except (MisconfigurationException, ValueError, TypeError, RuntimeError, ImportError) as err:
+            raise ConfigError(_with_hint(str(err))) from err
+
+    def after_fit(self) -> None:
+        if getattr(self.model, "divergence", None):
+            raise Diverged(self.model.divergence)
 
     def instantiate_trainer(self, **kwargs):
-        kwargs["callbacks"] = [*kwargs.get("callbacks", []), self.guard]
-        return super().instantiate_trainer(**kwargs)
+        trainer = super().instantiate_trainer(**kwargs)
+        trainer.callbacks.append(self.guard)  # last, so it acts once each step's other work is done
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                _reserve_version(logger)
+        return trainer
+
+
+def _admits_none(annotation) -> bool:
+    return annotation is inspect.Parameter.empty or type(None) in typing.get_args(annotation)
+
+
+def _reserve_version(logger) -> None:
+    """Claims the logger's next ``version_N`` folder with an atomic mkdir.
+
+    Lightning picks "highest existing version + 1", so two runs started at once into one root would share
+    a folder and overwrite each other's config, events and checkpoints. A user-chosen version is left alone.
+    """
+    if getattr(logger, "_version", 0) is not None or not hasattr(logger, "_get_next_version"):
+        return
+    version = logger._get_next_version()
+    while True:
+        try:
+            Path(logger.root_dir, f"version_{version}").mkdir(parents=True)
+            break
+        except FileExistsError:
+            version += 1
+        except OSError as err:
+            raise ConfigError(
+                f"cannot create the run's folder under {logger.root_dir} ({err.strerror}): "
+                "choose a writable --trainer.default_root_dir."
+            ) from err
+    logger._version = version
+
+
+def _with_hint(message: str) -> str:
+    """Lightning says what went wrong with an accelerator; add what this machine does have."""
+    if re.search(r"accelerator|backend|gpu|cuda|mps|tpu", message, flags=re.IGNORECASE):
+        available = ["cpu"] + [
+            name for name, acc in (("cuda", CUDAAccelerator), ("mps", MPSAccelerator)) if acc.is_available()
+        ]
+        message += f" Available for --trainer.accelerator on this machine: {', '.join(available)}, auto."
+    return message
 
 
 def _one_paragraph(message: str) -> str:

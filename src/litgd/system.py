@@ -21,6 +21,10 @@ class Diverged(RuntimeError):
     """The training loss became non-finite; the weights were left at their last finite state."""
 
 
+def _all_finite(state: dict) -> bool:
+    return all(t.isfinite().all() for t in state.values() if torch.is_tensor(t) and t.is_floating_point())
+
+
 class PlainGradientDescent(torch.optim.Optimizer):
     """The notebook's update ``w ← w − lr·∇w``, and nothing else, as an optimizer.
 
@@ -74,10 +78,11 @@ class GradientDescent(L.LightningModule):
         metrics = MetricCollection({"mse": MeanSquaredError(), "r2": R2Score()})
         self.metrics = nn.ModuleDict({stage: metrics.clone(prefix=f"{stage}/") for stage in ("val", "test")})
         self.sse = nn.ModuleDict({stage: SumMetric() for stage in ("val", "test")})
-        # Device-side stop state, read only every `check_every` steps; saved with the checkpoint.
-        self.register_buffer("active", torch.tensor(True))
-        self.register_buffer("finite", torch.tensor(True))
-        self.register_buffer("stop_loss", torch.tensor(math.nan))
+        # Whether, why and where this fit stopped, kept on the device (see `_stop_on_device`).
+        self.register_buffer("active", torch.tensor(True), persistent=False)
+        self.register_buffer("stop_loss", torch.tensor(math.nan), persistent=False)
+        self.register_buffer("diverged_at", torch.tensor(-1), persistent=False)
+        self.divergence: str | None = None  # set when the loss became non-finite; the CLI exits with it
         self._denominator: float | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,54 +97,53 @@ class GradientDescent(L.LightningModule):
         self.manual_backward(loss * self.trainer.world_size)
         full = self.trainer.strategy.reduce(loss.detach().clone(), reduce_op="sum")  # the whole batch's loss
         if self._check_every == 1:
-            self._step_and_check_on_host(opt, full)
+            self._stop_on_host(opt, full, step)
         else:
-            self._step_and_check_on_device(opt, full)
+            self._stop_on_device(opt, full, step)
         if self.global_step >= self.trainer.max_steps > 0:
             self.trainer.should_stop = True  # so the final step is logged, as the threshold's stop is
         # Log at the logger's cadence only: each self.log call costs about as much as a small step.
         if (step + 1) % self.trainer.log_every_n_steps == 0 or self.trainer.should_stop:
-            stopped_below = self.trainer.should_stop and not self.active  # a read only when stopping
-            self.log("train/loss", self.stop_loss if stopped_below else full, prog_bar=True)
+            stopped_early = self.trainer.should_stop and not self.active  # a read only when stopping
+            self.log("train/loss", self.stop_loss if stopped_early else full, prog_bar=True)
         return full
 
-    def _step_and_check_on_host(self, opt, full: torch.Tensor) -> None:
+    def _stop_on_host(self, opt, full: torch.Tensor, step: int) -> None:
         """CPU: reading the loss costs nothing, so act on it at once, exactly as the notebook's loop."""
         value = full.item()
-        if not math.isfinite(value):
-            self.finite.fill_(False)
-            raise Diverged(self._divergence_message(value))
-        opt.step()
-        if self.hparams.stop_below is not None and value < self.hparams.stop_below:
+        if math.isfinite(value):
+            opt.step()
+        if not math.isfinite(value) or (self.hparams.stop_below is not None and value < self.hparams.stop_below):
             self.active.fill_(False)
             self.stop_loss.fill_(value)
-            self.trainer.should_stop = True
-        if self.global_step >= self.trainer.max_steps > 0:
-            self.trainer.should_stop = True
+            self._stop(step if not math.isfinite(value) else None)
 
-    def _step_and_check_on_device(self, opt, full: torch.Tensor) -> None:
+    def _stop_on_device(self, opt, full: torch.Tensor, step: int) -> None:
         """Accelerators: decide on the device and read the decision every `check_every` steps only.
 
-        After the first step below the threshold (or a non-finite loss) the update becomes a no-op, so
-        stopping up to `check_every - 1` steps later leaves the same weights as stopping at once.
+        After the first step below the threshold (or with a non-finite loss, whose update is skipped) every
+        update is a no-op, so stopping up to `check_every - 1` steps later leaves the same weights.
         """
         finite = torch.isfinite(full)
         opt.step(keep=self.active & finite)
         below = full < self.hparams.stop_below if self.hparams.stop_below is not None else torch.zeros_like(finite)
-        hit = self.active & finite & below
-        self.stop_loss.copy_(torch.where(hit, full, self.stop_loss))
-        self.finite &= finite
-        self.active &= finite & ~hit
-        if self.global_step % self._check_every == 0 or self.global_step >= self.trainer.max_steps > 0:
-            if not self.finite.item():
-                raise Diverged(self._divergence_message(math.nan))
-            self.trainer.should_stop = self.trainer.should_stop or not self.active.item()
+        stops_now = self.active & (~finite | below)
+        self.stop_loss.copy_(torch.where(stops_now, full, self.stop_loss))
+        self.diverged_at.copy_(torch.where(self.active & ~finite, step, self.diverged_at))
+        self.active &= ~stops_now
+        due = (step + 1) % self._check_every == 0 or step + 1 >= self.trainer.max_steps > 0
+        if due and not self.active.item():
+            diverged_at = int(self.diverged_at)
+            self._stop(diverged_at if diverged_at >= 0 else None)
 
-    def _divergence_message(self, value: float) -> str:
-        return (
-            f"training diverged at step {self.global_step}: the loss is {value}. The weights were kept at their "
-            f"last finite state. Lower the learning rate (now --model.lr {self.hparams.lr:g})."
-        )
+    def _stop(self, diverged_at: int | None) -> None:
+        self.trainer.should_stop = True
+        if diverged_at is not None:
+            self.divergence = (
+                f"training diverged at step {diverged_at}: the loss is {self.stop_loss.item()}. The update was "
+                f"skipped, so the weights and last.ckpt keep their last finite state. Lower the learning rate "
+                f"(now --model.lr {self.hparams.lr:g})."
+            )
 
     def _shard_loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """This process's share of the full-batch loss; the shares sum to the loss of the whole batch."""
@@ -174,6 +178,11 @@ class GradientDescent(L.LightningModule):
 
     def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self.net(batch[0])
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Never leave non-finite weights on disk looking like a good checkpoint.
+        if not _all_finite(self.net.state_dict()):
+            raise Diverged("refusing to save a checkpoint with non-finite weights")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return PlainGradientDescent(self.parameters(), lr=self.hparams.lr)
