@@ -43,7 +43,7 @@ ENV = {**os.environ, "PYTHONPATH": PYTHONPATH, "OMP_NUM_THREADS": "1"}
 
 @pytest.fixture
 def fit(tmp_path):
-    """``fit(config, *flags)`` trains into ``tmp_path`` and returns the run's ``version_0`` folder."""
+    """``fit(config, *flags)`` trains into ``tmp_path`` and returns the run's ``version_N`` folder."""
 
     def _fit(config: str, *flags: str) -> Path:
         status = run_litgd(
@@ -57,7 +57,8 @@ def fit(tmp_path):
             *flags,
         )
         assert status == 0
-        return Path(tmp_path, "lightning_logs", "version_0")
+        runs = Path(tmp_path, "lightning_logs").glob("version_*")
+        return max(runs, key=lambda run: int(run.name.removeprefix("version_")))
 
     return _fit
 

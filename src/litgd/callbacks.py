@@ -33,9 +33,13 @@ class Histograms(L.Callback):
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         if (writer := self._writer(trainer)) is None:
             return
+        # Under 16-mixed, an optimizer that unscales in its own step still holds scaled gradients here.
+        scaler = getattr(trainer.precision_plugin, "scaler", None)
+        unscale = scaler is not None and getattr(optimizer, "_step_supports_amp_scaling", False)
         for name, param in pl_module.named_parameters():
             if param.grad is not None:
-                writer.add_histogram(f"grads/{name}", param.grad, trainer.global_step)
+                grad = param.grad / scaler.get_scale() if unscale else param.grad
+                writer.add_histogram(f"grads/{name}", grad, trainer.global_step)
 
 
 class Interrupted(Exception):

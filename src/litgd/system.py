@@ -29,8 +29,12 @@ class PlainGradientDescent(torch.optim.Optimizer):
     """The notebook's update ``w ← w − lr·∇w``, and nothing else, as an optimizer.
 
     Stepping it through ``self.optimizers()`` lets Lightning count steps (``max_steps``, checkpoints) and,
-    under 16-bit mixed precision, unscale gradients and skip overflowing steps first.
+    under 16-bit mixed precision, have the gradient scaler unscale gradients and skip overflowing steps.
     """
+
+    # With this flag a GradScaler hands the step `found_inf` and `grad_scale` as device tensors instead of
+    # reading `found_inf` on the host, so an overflowing step is skipped without a host-device sync.
+    _step_supports_amp_scaling = True
 
     def __init__(self, params, lr: float) -> None:
         super().__init__(params, {"lr": lr})
@@ -42,11 +46,15 @@ class PlainGradientDescent(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        found_inf, grad_scale = getattr(self, "found_inf", None), getattr(self, "grad_scale", None)
+        if found_inf is not None:
+            keep = found_inf == 0 if keep is None else keep & (found_inf == 0)
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                update = p.grad.mul_(group["lr"])  # in place: the same rounding as the seed's `w -= lr * grad`
+                grad = p.grad if grad_scale is None else p.grad.div_(grad_scale)  # a power of two: exact
+                update = grad.mul_(group["lr"])  # in place: the same rounding as the seed's `w -= lr * grad`
                 p.sub_(update if keep is None else torch.where(keep, update, 0.0))
         return loss
 
