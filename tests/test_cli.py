@@ -8,10 +8,10 @@ def test_event_files_hold_scalars_and_histograms(fit):
     tags = read_events(run).Tags()
     assert {"train/loss", "val/loss", "val/mse", "val/r2"} <= set(tags["scalars"])
     expected_histograms = {
-        "weights/net.linear.weight",
-        "weights/net.linear.bias",
-        "grads/net.linear.weight",
-        "grads/net.linear.bias",
+        "weights/linear.weight",
+        "weights/linear.bias",
+        "grads/linear.weight",
+        "grads/linear.bias",
         "train/squared_error",
     }
     assert expected_histograms <= set(tags["histograms"])

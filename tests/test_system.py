@@ -5,7 +5,7 @@ from conftest import load_checkpoint, read_events
 
 from litgd.data import seed_regression_arrays
 from litgd.nets import TwoLayerReLU
-from litgd.system import PlainGradientDescent
+from litgd.optim import PlainGradientDescent
 
 
 def test_summed_loss_gradient_matches_finite_differences():

@@ -19,10 +19,10 @@ from pathlib import Path
 from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from litgd.callbacks import GracefulExit, Histograms, Interrupted
 from litgd.data import SeedDataModule
+from litgd.interrupts import SignalGuard
 from litgd.system import Diverged, GradientDescent
 
 
@@ -39,7 +39,7 @@ def _output_dim(data) -> int:
 
 
 class CLI(LightningCLI):
-    def __init__(self, *args, guard: GracefulExit, **kwargs) -> None:
+    def __init__(self, *args, guard: SignalGuard, **kwargs) -> None:
         self.guard = guard
         super().__init__(*args, **kwargs)
 
@@ -52,7 +52,6 @@ class CLI(LightningCLI):
         parser.set_defaults(
             {"checkpoint.save_last": True, "checkpoint.save_top_k": 0, "checkpoint.save_on_train_epoch_end": True}
         )
-        parser.add_lightning_class_args(Histograms, "histograms")
 
     def before_instantiate_classes(self) -> None:
         # jsonargparse lets `null` through for a subclass's typed arguments; refuse it where None is no option.
@@ -74,13 +73,16 @@ class CLI(LightningCLI):
         except (MisconfigurationException, ValueError, TypeError, RuntimeError, ImportError) as err:
             raise ConfigError(_with_hint(str(err))) from err
 
+    def before_fit(self) -> None:
+        if self.guard.signum is not None:  # arrived during start-up: stop before the first step
+            raise SIGTERMException
+
     def after_fit(self) -> None:
         if getattr(self.model, "divergence", None):
             raise Diverged(self.model.divergence)
 
     def instantiate_trainer(self, **kwargs):
-        trainer = super().instantiate_trainer(**kwargs)
-        trainer.callbacks.append(self.guard)  # last, so it acts once each step's other work is done
+        trainer = self.guard.trainer = super().instantiate_trainer(**kwargs)
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 _reserve_version(logger)
@@ -155,9 +157,9 @@ def _silence_known_warnings() -> None:
 def main(args: list[str] | None = None) -> None:
     _silence_known_warnings()
     argv = sys.argv[1:] if args is None else args
-    guard = GracefulExit()
+    guard = SignalGuard()
     if argv[:1] == ["fit"]:
-        guard.install()  # before any work, so a signal during start-up still ends in a checkpoint
+        guard.install()  # before any work, so a signal during start-up is not lost
     try:
         CLI(
             GradientDescent,
@@ -174,17 +176,18 @@ def main(args: list[str] | None = None) -> None:
         _fail(2, f"invalid configuration: {err}")
     except Diverged as err:
         _fail(3, str(err))
-    except Interrupted as err:
-        _fail(128 + err.signum, f"stopped by {err}. {_resume_hint(err.ckpt_path)}")
+    except SIGTERMException:
+        signum = guard.signum or signal.SIGTERM
+        _fail(128 + signum, f"stopped by {signal.Signals(signum).name}. {_resume_hint(guard.checkpoint())}")
     finally:
         guard.uninstall()
     if guard.signum is not None:  # the signal came after the last step: the run is complete
         _fail(128 + guard.signum, f"stopped by {signal.Signals(guard.signum).name} after training ended.")
 
 
-def _resume_hint(ckpt_path: str | None) -> str:
+def _resume_hint(ckpt_path: Path | None) -> str:
     if ckpt_path is None:
-        return "No checkpoint was written (checkpointing is off)."
+        return "No checkpoint was written (training had not started, or checkpointing is off)."
     config = Path(ckpt_path).parent.parent / "config.yaml"
     return f"Resume with:\n  litgd fit --config {config} --ckpt_path {ckpt_path}"
 

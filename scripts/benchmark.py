@@ -1,0 +1,233 @@
+"""What Lightning costs per step, and what this template adds on top: one table, median of alternating runs.
+
+    python scripts/benchmark.py                       # seed size and a larger CPU size
+    python scripts/benchmark.py --device cuda         # adds a GPU-only size
+    python scripts/benchmark.py --sizes 64x1000x100x10 --steps 1500 --repeats 5 --json
+
+Three loops do the same full-batch step ``w ← w − lr·∇w`` on ``relu(x·W1)·W2``:
+  bare     the seed notebook's PyTorch loop, nothing else
+  minimal  the smallest manual-optimization LightningModule (loss logged every 50 steps, nothing else)
+  project  litgd as `litgd fit --config configs/random_relu.yaml` runs it: its logging, histogram,
+           validation and checkpoint cadence, built by the project's own CLI
+Each loop is timed over its last `steps - warmup` steps (start-up excluded), alternating the loops so that
+drift in machine speed hits all three alike. GFLOP/s counts the matmuls of forward and backward, next to a
+bare `torch.mm` of the first layer's shape.
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from litgd.cli import CLI
+from litgd.data import SeedDataModule
+from litgd.interrupts import SignalGuard
+from litgd.system import GradientDescent
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SIZES = {"cpu": ["64x1000x100x10", "1024x1000x1000x100"], "cuda": ["64x1000x100x10", "1024x1000x1000x100",
+                                                                       "8192x4096x4096x1024"]}  # fmt: skip
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bare(size, steps: int, warmup: int, device: torch.device) -> float:
+    """The notebook's loop. Its per-step `error.item() < 1e-6` is left out: these runs have a fixed length."""
+    n, d_in, h, d_out = size
+    x, y = torch.randn(n, d_in, device=device), torch.randn(n, d_out, device=device)
+    w1 = torch.randn(d_in, h, device=device, requires_grad=True)
+    w2 = torch.randn(h, d_out, device=device, requires_grad=True)
+    for step in range(steps):
+        if step == warmup:
+            sync(device)
+            start = time.perf_counter()
+        error = (x.mm(w1).clamp(min=0).mm(w2) - y).pow(2).sum()
+        error.backward()
+        with torch.no_grad():
+            w1 -= 1e-6 * w1.grad
+            w2 -= 1e-6 * w2.grad
+        w1.grad.zero_()
+        w2.grad.zero_()
+    sync(device)
+    return (time.perf_counter() - start) / (steps - warmup)
+
+
+class Minimal(L.LightningModule):
+    """The floor: manual optimization doing the same step, logging the loss every 50 steps."""
+
+    def __init__(self, d_in: int, h: int, d_out: int) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.w1, self.w2 = torch.nn.Parameter(torch.randn(d_in, h)), torch.nn.Parameter(torch.randn(h, d_out))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        opt = self.optimizers()
+        loss = (x.mm(self.w1).relu().mm(self.w2) - y).pow(2).sum()
+        opt.zero_grad()
+        self.manual_backward(loss)
+        opt.step()
+        if (self.global_step) % 50 == 0:
+            self.log("train/loss", loss)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=1e-6)
+
+
+class StepTimer(L.Callback):
+    """Wall time from the start of step `warmup` to the end of the last step."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.start, self.end, self.steps = warmup, None, None, 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.warmup:
+            sync(pl_module.device)
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, *_) -> None:
+        sync(pl_module.device)
+        self.end, self.steps = time.perf_counter(), trainer.global_step - self.warmup
+
+    def per_step(self) -> float:
+        return (self.end - self.start) / self.steps
+
+
+def minimal(size, steps: int, warmup: int, device: torch.device, root: str) -> float:
+    n, d_in, h, d_out = size
+    timer = StepTimer(warmup)
+    trainer = L.Trainer(
+        accelerator=device.type, devices=1, max_steps=steps, logger=TensorBoardLogger(root), callbacks=[timer],
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+        num_sanity_val_steps=0,
+    )  # fmt: skip
+    data = SeedDataModule(num_samples=n, input_dim=d_in, output_dim=d_out, steps_per_epoch=steps, seed=0)
+    trainer.fit(Minimal(d_in, h, d_out), data)
+    return timer.per_step()
+
+
+def project(size, steps: int, warmup: int, device: torch.device, root: str, *flags: str) -> float:
+    n, d_in, h, d_out = size
+    args = [
+        "--config", str(ROOT / "configs/random_relu.yaml"), "--trainer.default_root_dir", root,
+        "--trainer.max_steps", str(steps), "--trainer.accelerator", device.type, "--trainer.devices", "1",
+        "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+        "--data.num_samples", str(n), "--data.input_dim", str(d_in), "--data.output_dim", str(d_out),
+        "--model.hidden_dim", str(h), "--seed_everything", "0", *flags,
+    ]  # fmt: skip
+    cli = CLI(GradientDescent, SeedDataModule, subclass_mode_model=True, subclass_mode_data=True, args=args,
+              run=False, guard=SignalGuard(), save_config_callback=None)  # fmt: skip
+    timer = StepTimer(warmup)
+    cli.trainer.callbacks.append(timer)
+    cli.trainer.fit(cli.model, cli.datamodule)
+    return timer.per_step()
+
+
+def mm_gflops(size, device: torch.device, repeats: int = 20) -> float:
+    n, d_in, h, _ = size
+    a, b = torch.randn(n, d_in, device=device), torch.randn(d_in, h, device=device)
+    a.mm(b)
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a.mm(b)
+    sync(device)
+    return 2 * n * d_in * h * repeats / (time.perf_counter() - start) / 1e9
+
+
+def step_flops(size) -> int:
+    n, d_in, h, d_out = size
+    # forward x·W1 and h·W2; backward ∂W2, ∂h and ∂W1 (x needs no gradient)
+    return 2 * n * d_in * h * 2 + 2 * n * h * d_out * 3
+
+
+def start_up_seconds(repeats: int = 3) -> dict[str, float]:
+    """Process start: `import lightning` alone, and the `litgd` command's imports."""
+
+    def once(code: str) -> float:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        return time.perf_counter() - start
+
+    times = {name: [] for name in ("import lightning", "import litgd.cli")}
+    for _ in range(repeats):
+        for name in times:
+            times[name].append(once(name))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--sizes", nargs="+", help="N x D_in x H x D_out, e.g. 64x1000x100x10")
+    parser.add_argument("--steps", type=int, nargs="+", help="steps per run, one per size (default 1500, then 40)")
+    parser.add_argument("--warmup", type=int, default=10, help="steps left out of each timing")
+    parser.add_argument("--repeats", type=int, default=5, help="alternating runs per loop; the median is kept")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument("--no-start-up", action="store_true", help="skip the process start-up timing")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        sys.exit("benchmark: --device cuda asked for, but torch sees no CUDA device here.")
+    sizes = [tuple(int(d) for d in s.split("x")) for s in (args.sizes or DEFAULT_SIZES[device.type])]
+    steps = args.steps or [1500] + [40] * (len(sizes) - 1)
+    if len(steps) == 1:
+        steps = steps * len(sizes)
+    if len(steps) != len(sizes) or min(steps) <= args.warmup:
+        sys.exit("benchmark: give one --steps value, or one per size, each larger than --warmup.")
+
+    rows = []
+    with tempfile.TemporaryDirectory() as root:
+        for size, n_steps in zip(sizes, steps, strict=True):
+            times = {"bare": [], "minimal": [], "project": []}
+            for _ in range(args.repeats):
+                times["bare"].append(bare(size, n_steps, args.warmup, device))
+                times["minimal"].append(minimal(size, n_steps, args.warmup, device, root))
+                times["project"].append(project(size, n_steps, args.warmup, device, root))
+            median = {name: statistics.median(values) for name, values in times.items()}
+            for name, seconds in median.items():
+                rows.append({
+                    "size": "x".join(map(str, size)), "loop": name, "steps": n_steps, "ms_per_step": seconds * 1e3,
+                    "vs_bare": seconds / median["bare"], "vs_minimal": seconds / median["minimal"],
+                    "gflops": step_flops(size) / seconds / 1e9, "mm_gflops": mm_gflops(size, device),
+                })  # fmt: skip
+    start_up = {} if args.no_start_up else start_up_seconds()
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "device": str(device),
+                    "torch": torch.__version__,
+                    "lightning": L.__version__,
+                    "threads": torch.get_num_threads(),
+                    "rows": rows,
+                    "start_up_s": start_up,
+                },
+                indent=2,
+            )
+        )
+        return
+    print(f"device {device}, torch {torch.__version__}, lightning {L.__version__}, {torch.get_num_threads()} threads,"
+          f" median of {args.repeats} alternating runs")  # fmt: skip
+    print(f"{'size N×D_in×H×D_out':<22}{'loop':<9}{'steps':>6}{'ms/step':>10}{'×bare':>8}{'×minimal':>10}"
+          f"{'GFLOP/s':>9}{'mm GFLOP/s':>12}")  # fmt: skip
+    for r in rows:
+        print(f"{r['size']:<22}{r['loop']:<9}{r['steps']:>6}{r['ms_per_step']:>10.3f}{r['vs_bare']:>8.3f}"
+              f"{r['vs_minimal']:>10.3f}{r['gflops']:>9.1f}{r['mm_gflops']:>12.1f}")  # fmt: skip
+    for name, seconds in start_up.items():
+        print(f"start-up: python -c '{name}': {seconds:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
