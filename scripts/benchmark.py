@@ -16,12 +16,15 @@ bare `torch.mm` of the first layer's shape.
 
 import argparse
 import json
+import logging
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
+from unittest import mock
 
 import lightning as L
 import torch
@@ -37,6 +40,13 @@ DEFAULT_SIZES = {"cpu": ["64x1000x100x10", "1024x1000x1000x100"], "cuda": ["64x1
                                                                        "8192x4096x4096x1024"]}  # fmt: skip
 
 
+def learning_rate(size) -> float:
+    """The seed's 1e-6, shrunk for larger sizes so that no loop diverges: the project would stop early on a
+    non-finite loss, and timing needs every loop to run its steps. The value does not change the cost."""
+    n, d_in, h, d_out = size
+    return 1e-6 * min(1.0, 64 * 1000 * 100 * 10 / (n * d_in * h * d_out)) ** 2
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -45,6 +55,7 @@ def sync(device: torch.device) -> None:
 def bare(size, steps: int, warmup: int, device: torch.device) -> float:
     """The notebook's loop. Its per-step `error.item() < 1e-6` is left out: these runs have a fixed length."""
     n, d_in, h, d_out = size
+    lr = learning_rate(size)
     x, y = torch.randn(n, d_in, device=device), torch.randn(n, d_out, device=device)
     w1 = torch.randn(d_in, h, device=device, requires_grad=True)
     w2 = torch.randn(h, d_out, device=device, requires_grad=True)
@@ -55,8 +66,8 @@ def bare(size, steps: int, warmup: int, device: torch.device) -> float:
         error = (x.mm(w1).clamp(min=0).mm(w2) - y).pow(2).sum()
         error.backward()
         with torch.no_grad():
-            w1 -= 1e-6 * w1.grad
-            w2 -= 1e-6 * w2.grad
+            w1 -= lr * w1.grad
+            w2 -= lr * w2.grad
         w1.grad.zero_()
         w2.grad.zero_()
     sync(device)
@@ -66,8 +77,9 @@ def bare(size, steps: int, warmup: int, device: torch.device) -> float:
 class Minimal(L.LightningModule):
     """The floor: manual optimization doing the same step, logging the loss every 50 steps."""
 
-    def __init__(self, d_in: int, h: int, d_out: int) -> None:
+    def __init__(self, d_in: int, h: int, d_out: int, lr: float) -> None:
         super().__init__()
+        self.lr = lr
         self.automatic_optimization = False
         self.w1, self.w2 = torch.nn.Parameter(torch.randn(d_in, h)), torch.nn.Parameter(torch.randn(h, d_out))
 
@@ -78,11 +90,11 @@ class Minimal(L.LightningModule):
         opt.zero_grad()
         self.manual_backward(loss)
         opt.step()
-        if (self.global_step) % 50 == 0:
+        if (self.global_step + 1) % 50 == 0:  # the steps at which Lightning writes logs (log_every_n_steps)
             self.log("train/loss", loss)
 
     def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=1e-6)
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
 
 
 class StepTimer(L.Callback):
@@ -113,7 +125,7 @@ def minimal(size, steps: int, warmup: int, device: torch.device, root: str) -> f
         num_sanity_val_steps=0,
     )  # fmt: skip
     data = SeedDataModule(num_samples=n, input_dim=d_in, output_dim=d_out, steps_per_epoch=steps, seed=0)
-    trainer.fit(Minimal(d_in, h, d_out), data)
+    trainer.fit(Minimal(d_in, h, d_out, learning_rate(size)), data)
     return timer.per_step()
 
 
@@ -124,10 +136,11 @@ def project(size, steps: int, warmup: int, device: torch.device, root: str, *fla
         "--trainer.max_steps", str(steps), "--trainer.accelerator", device.type, "--trainer.devices", "1",
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
         "--data.num_samples", str(n), "--data.input_dim", str(d_in), "--data.output_dim", str(d_out),
-        "--model.hidden_dim", str(h), "--seed_everything", "0", *flags,
+        "--model.hidden_dim", str(h), "--model.lr", str(learning_rate(size)), "--seed_everything", "0", *flags,
     ]  # fmt: skip
-    cli = CLI(GradientDescent, SeedDataModule, subclass_mode_model=True, subclass_mode_data=True, args=args,
-              run=False, guard=SignalGuard(), save_config_callback=None)  # fmt: skip
+    with mock.patch.object(sys, "argv", sys.argv[:1]):  # the benchmark's own flags are not the CLI's
+        cli = CLI(GradientDescent, SeedDataModule, subclass_mode_model=True, subclass_mode_data=True, args=args,
+                  run=False, guard=SignalGuard(), save_config_callback=None)  # fmt: skip
     timer = StepTimer(warmup)
     cli.trainer.callbacks.append(timer)
     cli.trainer.fit(cli.model, cli.datamodule)
@@ -177,6 +190,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--no-start-up", action="store_true", help="skip the process start-up timing")
     args = parser.parse_args()
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # keep the output to the table
+    warnings.filterwarnings("ignore", module="lightning")
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("benchmark: --device cuda asked for, but torch sees no CUDA device here.")

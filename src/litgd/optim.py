@@ -4,7 +4,7 @@ import torch
 
 
 class PlainGradientDescent(torch.optim.Optimizer):
-    """``w ← w − lr·∇w``, and nothing else.
+    """``w ← w − lr·∇w``, and nothing else. The step consumes the gradients: they are released after use.
 
     Stepping it through ``self.optimizers()`` lets Lightning count steps (``max_steps``, checkpoints) and,
     under 16-bit mixed precision, have the gradient scaler unscale gradients and skip overflowing steps. A
@@ -35,4 +35,5 @@ class PlainGradientDescent(torch.optim.Optimizer):
                 grad = p.grad if grad_scale is None else p.grad.div_(grad_scale)  # a power of two: exact
                 update = grad.mul_(group["lr"])  # in place, and the same rounding as the seed's `w -= lr * grad`
                 p.sub_(update if keep is None else torch.where(keep, update, 0.0))
+                p.grad = None  # consumed (it now holds lr·grad): released, so no zero_grad pass is needed
         return loss

@@ -15,6 +15,7 @@ from torchmetrics import MeanSquaredError, MetricCollection, R2Score, SumMetric
 
 from litgd.nets import LinearRegression, TwoLayerReLU
 from litgd.optim import PlainGradientDescent
+from litgd.stopping import StopRule
 
 FinitePositiveFloat = restricted_number_type("FinitePositiveFloat", float, [(">", 0), ("<", math.inf)])
 
@@ -55,53 +56,53 @@ class GradientDescent(L.LightningModule):
         metrics = MetricCollection({"mse": MeanSquaredError(), "r2": R2Score()})
         self.metrics = nn.ModuleDict({stage: metrics.clone(prefix=f"{stage}/") for stage in ("val", "test")})
         self.sse = nn.ModuleDict({stage: SumMetric() for stage in ("val", "test")})
-        # Whether, why and where this fit stopped, kept on the device (see `_stop_on_device`).
-        self.register_buffer("active", torch.tensor(True), persistent=False)
-        self.register_buffer("stop_loss", torch.tensor(math.nan), persistent=False)
-        self.register_buffer("diverged_at", torch.tensor(-1), persistent=False)
         self.divergence: str | None = None  # set when the loss became non-finite; the CLI exits with it
         self._denominator: float | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        # Every line here runs every step, so per-step work is only what the update needs; logging and
-        # histograms happen at their cadence (a `self.log` call costs about as much as a seed-sized step).
+    def on_train_start(self) -> None:
+        # Per-step code reads these plain attributes: a Lightning property lookup costs about a microsecond,
+        # and the whole template must cost under 5% of a seed-sized step over Lightning's own floor.
+        trainer = self.trainer
+        check_every = self.hparams.check_every or (1 if self.device.type == "cpu" else 50)
+        self.stop_rule = StopRule(self.hparams.stop_below, check_every, self.device)
+        self._world, self._log_every, self._max_steps = trainer.world_size, trainer.log_every_n_steps, trainer.max_steps
+        self._histogram_every = self.hparams.histogram_every_n_steps if trainer.is_global_zero else 0
+        self._summed = self.hparams.loss == "sum"
+        self._grads_due = False
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
-        step, opt, trainer = self.global_step, self.optimizers(), self.trainer
+        step, opt = self.global_step, self.optimizers()
         squared_error = (self.net(x) - y).pow(2)  # (N, D_out)
-        loss = self._shard_loss(squared_error)
-        opt.zero_grad()
+        loss = self._shard_loss(squared_error)  # no opt.zero_grad(): the plain update releases the gradients
         # DDP averages gradients over processes; scaling by the world size makes it the full-batch gradient.
-        world = trainer.world_size
-        self.manual_backward(loss * world if world > 1 else loss)
-        full = trainer.strategy.reduce(loss.detach().clone(), reduce_op="sum") if world > 1 else loss.detach()
-        if self._histograms_due(step):
+        self.manual_backward(loss * self._world if self._world > 1 else loss)
+        full = self.trainer.strategy.reduce(loss.detach().clone(), "sum") if self._world > 1 else loss.detach()
+        if self._histogram_every and step % self._histogram_every == 0:
             self._histograms("weights", self.net.named_parameters())
             self._histogram("train/squared_error", squared_error.detach().sum(dim=1))  # one value per sample
-        if self._check_every == 1:
-            self._stop_on_host(opt, full, step)
-        else:
-            self._stop_on_device(opt, full, step)
-        if step + 1 >= trainer.max_steps > 0:
-            trainer.should_stop = True  # so the final step is logged, as the threshold's stop is
-        if (step + 1) % trainer.log_every_n_steps == 0 or trainer.should_stop:
-            stopped_early = trainer.should_stop and not self.active  # a read only when stopping
-            self.log("train/loss", self.stop_loss if stopped_early else full, prog_bar=True)
-        return full
+            self._grads_due = True  # for on_before_optimizer_step, called inside the update
+        last = step + 1 >= self._max_steps > 0
+        self.stop_rule.step(opt, full, step, last)
+        if self.stop_rule.divergence is not None:
+            self.divergence = self._divergence_message(*self.stop_rule.divergence)
+        if self.stop_rule.stopped or last:
+            self.trainer.should_stop = True  # also at max_steps, so that the final step is logged
+        # Log at the logger's cadence only: a `self.log` call costs about as much as a seed-sized step.
+        if (step + 1) % self._log_every == 0 or self.trainer.should_stop:
+            self.log("train/loss", self.stop_rule.stop_loss if self.stop_rule.stopped else full, prog_bar=True)
 
     def on_before_optimizer_step(self, optimizer) -> None:
-        if not self._histograms_due(self.global_step):
+        if not self._grads_due:
             return
+        self._grads_due = False
         # Under 16-mixed our optimizer unscales inside its step, so the gradients here are still scaled.
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)
         scale = scaler.get_scale() if scaler is not None else 1.0
         self._histograms("grads", ((n, p.grad / scale) for n, p in self.net.named_parameters() if p.grad is not None))
-
-    def _histograms_due(self, step: int) -> bool:
-        every = self.hparams.histogram_every_n_steps
-        return every > 0 and step % every == 0 and self.trainer.is_global_zero
 
     def _histograms(self, prefix: str, named_tensors) -> None:
         for name, tensor in named_tensors:
@@ -124,58 +125,21 @@ class GradientDescent(L.LightningModule):
                     self.global_step,
                 )  # fmt: skip
 
-    def _stop_on_host(self, opt, full: torch.Tensor, step: int) -> None:
-        """CPU: reading the loss costs nothing, so act on it at once, exactly as the notebook's loop."""
-        value = full.item()
-        if math.isfinite(value):
-            opt.step()
-        if not math.isfinite(value) or (self.hparams.stop_below is not None and value < self.hparams.stop_below):
-            self.active.fill_(False)
-            self.stop_loss.fill_(value)
-            self._stop(step if not math.isfinite(value) else None)
-
-    def _stop_on_device(self, opt, full: torch.Tensor, step: int) -> None:
-        """Accelerators: decide on the device and read the decision every `check_every` steps only.
-
-        After the first step below the threshold (or with a non-finite loss, whose update is skipped) every
-        update is a no-op, so stopping up to `check_every - 1` steps later leaves the same weights.
-        """
-        finite = torch.isfinite(full)
-        opt.step(keep=self.active & finite)
-        below = full < self.hparams.stop_below if self.hparams.stop_below is not None else torch.zeros_like(finite)
-        stops_now = self.active & (~finite | below)
-        self.stop_loss.copy_(torch.where(stops_now, full, self.stop_loss))
-        self.diverged_at.copy_(torch.where(self.active & ~finite, step, self.diverged_at))
-        self.active &= ~stops_now
-        due = (step + 1) % self._check_every == 0 or step + 1 >= self.trainer.max_steps > 0
-        if due and not self.active.item():
-            diverged_at = int(self.diverged_at)
-            self._stop(diverged_at if diverged_at >= 0 else None)
-
-    def _stop(self, diverged_at: int | None) -> None:
-        self.trainer.should_stop = True
-        if diverged_at is not None:
-            self.divergence = (
-                f"training diverged at step {diverged_at}: the loss is {self.stop_loss.item()}. The update was "
-                f"skipped, so the weights and last.ckpt keep their last finite state. Lower the learning rate "
-                f"(now --model.lr {self.hparams.lr:g})."
-            )
+    def _divergence_message(self, step: int, loss: float) -> str:
+        return (
+            f"training diverged at step {step}: the loss is {loss}. The update was skipped, so the weights "
+            f"and last.ckpt keep their last finite state. Lower the learning rate (now --model.lr {self.hparams.lr:g})."
+        )
 
     def _shard_loss(self, squared_error: torch.Tensor) -> torch.Tensor:
         """This process's share of the full-batch loss; the shares sum to the loss of the whole batch."""
         sse = squared_error.sum()
-        if self.hparams.loss == "sum":
+        if self._summed:
             return sse
         if self._denominator is None:  # one collective per fit: the number of targets over all processes
             count = torch.tensor(float(squared_error.numel()), device=squared_error.device)
             self._denominator = float(self.trainer.strategy.reduce(count, reduce_op="sum"))
         return sse / self._denominator
-
-    @property
-    def _check_every(self) -> int:
-        if self.hparams.check_every is not None:
-            return self.hparams.check_every
-        return 1 if self.device.type == "cpu" else 50
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")
