@@ -17,6 +17,7 @@ bare `torch.mm` of the first layer's shape.
 import argparse
 import json
 import logging
+import resource
 import statistics
 import subprocess
 import sys
@@ -180,6 +181,16 @@ def start_up_seconds(repeats: int = 3) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
+def peak_memory_mb(repeats: int = 3) -> dict[str, float]:
+    """Peak resident memory of a whole process fitting the seed size, minimal module vs project."""
+
+    def once(loop: str) -> float:
+        cmd = [sys.executable, __file__, "--peak-rss-of", loop]
+        return float(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split()[-1])
+
+    return {loop: statistics.median(once(loop) for _ in range(repeats)) for loop in ("minimal", "project")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -188,12 +199,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="steps left out of each timing")
     parser.add_argument("--repeats", type=int, default=5, help="alternating runs per loop; the median is kept")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
-    parser.add_argument("--no-start-up", action="store_true", help="skip the process start-up timing")
+    parser.add_argument("--no-start-up", action="store_true", help="skip the start-up and memory measurements")
+    parser.add_argument("--peak-rss-of", choices=["minimal", "project"], help=argparse.SUPPRESS)  # a child run
     args = parser.parse_args()
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)  # keep the output to the table
     warnings.filterwarnings("ignore", module="lightning")
     device = torch.device(args.device)
+    if args.peak_rss_of:
+        with tempfile.TemporaryDirectory() as root:
+            {"minimal": minimal, "project": project}[args.peak_rss_of]((64, 1000, 100, 10), 300, 10, device, root)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
+        return
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("benchmark: --device cuda asked for, but torch sees no CUDA device here.")
     sizes = [tuple(int(d) for d in s.split("x")) for s in (args.sizes or DEFAULT_SIZES[device.type])]
@@ -219,6 +236,7 @@ def main() -> None:
                     "gflops": step_flops(size) / seconds / 1e9, "mm_gflops": mm_gflops(size, device),
                 })  # fmt: skip
     start_up = {} if args.no_start_up else start_up_seconds()
+    memory = {} if args.no_start_up else peak_memory_mb()
     if args.json:
         print(
             json.dumps(
@@ -243,6 +261,8 @@ def main() -> None:
               f"{r['vs_minimal']:>10.3f}{r['gflops']:>9.1f}{r['mm_gflops']:>12.1f}")  # fmt: skip
     for name, seconds in start_up.items():
         print(f"start-up: python -c '{name}': {seconds:.2f} s")
+    for loop, mb in memory.items():
+        print(f"peak memory of a 300-step seed-size fit, {loop}: {mb:.0f} MB")
 
 
 if __name__ == "__main__":
