@@ -16,14 +16,17 @@ import warnings
 from argparse import ArgumentError
 from pathlib import Path
 
+import lightning as L
 from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from litgd.data import SeedDataModule
 from litgd.interrupts import SignalGuard
-from litgd.system import Diverged, GradientDescent
+from litgd.predictions import CSVPredictionWriter
+from litgd.system import Diverged
+
+LINKED = ("input_dim", "output_dim")  # data.<key> sizes model.<key>
 
 
 class ConfigError(Exception):
@@ -31,11 +34,20 @@ class ConfigError(Exception):
 
 
 def _input_dim(data) -> int:
-    return int(data.input_dim)
+    return _dimension(data, "input_dim")
 
 
 def _output_dim(data) -> int:
-    return int(data.output_dim)
+    return _dimension(data, "output_dim")
+
+
+def _dimension(data, name: str) -> int:
+    if not isinstance(getattr(data, name, None), int):
+        raise ValueError(
+            f"{type(data).__name__} has no integer `{name}` attribute: a data module must expose `input_dim` and "
+            "`output_dim`, which size the model (see README, 'Make it yours')."
+        )
+    return int(getattr(data, name))
 
 
 class CLI(LightningCLI):
@@ -45,8 +57,8 @@ class CLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         # Any data module with `input_dim`/`output_dim` attributes sizes the model: they cannot disagree.
-        parser.link_arguments("data", "model.init_args.input_dim", compute_fn=_input_dim, apply_on="instantiate")
-        parser.link_arguments("data", "model.init_args.output_dim", compute_fn=_output_dim, apply_on="instantiate")
+        for key, compute in zip(LINKED, (_input_dim, _output_dim), strict=True):
+            parser.link_arguments("data", f"model.init_args.{key}", compute_fn=compute, apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         # Only last.ckpt, at each epoch's end and when fit ends, whatever ended it.
         parser.set_defaults(
@@ -62,6 +74,8 @@ class CLI(LightningCLI):
             module, _, class_name = spec.class_path.rpartition(".")
             signature = inspect.signature(getattr(importlib.import_module(module), class_name))
             for key, value in (spec.get("init_args") or {}).items():
+                if group == "model" and key in LINKED:
+                    continue  # filled from the data module when it is built
                 param = signature.parameters.get(key)
                 if value is None and param is not None and not _admits_none(param.annotation):
                     expected = getattr(param.annotation, "__name__", param.annotation)
@@ -76,6 +90,9 @@ class CLI(LightningCLI):
     def before_fit(self) -> None:
         if self.guard.signum is not None:  # arrived during start-up: stop before the first step
             raise SIGTERMException
+
+    def before_predict(self) -> None:
+        self.trainer.callbacks.append(CSVPredictionWriter())  # predict only: a callback costs every step of fit
 
     def after_fit(self) -> None:
         if getattr(self.model, "divergence", None):
@@ -129,6 +146,8 @@ def _with_hint(message: str) -> str:
 def _one_paragraph(message: str) -> str:
     """jsonargparse explains a refusal over many lines (one per union member); keep the key and the reason."""
     keys = [key for key in re.findall(r'Parser key "([^"]+)"', message)]
+    if "arguments are required" in message:
+        return f"{message.strip()}: give a config (e.g. --config configs/random_relu.yaml) or --model and --data"
     if unknown := re.search(r"Option '([^']+)' is not accepted", message):
         return f"{'.'.join([*keys, unknown.group(1)])}: no such key"
     given = re.search(r"Got value: (.*)|val='([^']*)'|Given value: (.*)", message)
@@ -162,8 +181,8 @@ def main(args: list[str] | None = None) -> None:
         guard.install()  # before any work, so a signal during start-up is not lost
     try:
         CLI(
-            GradientDescent,
-            SeedDataModule,
+            L.LightningModule,  # any module and data module, by class path (configs/ name ours)
+            L.LightningDataModule,
             subclass_mode_model=True,
             subclass_mode_data=True,
             args=args,

@@ -74,6 +74,8 @@ class SeedDataModule(L.LightningDataModule):
             raise ValueError(f"data.num_samples must be at least 5 for the 80/20 split, got {num_samples}.")
         self.save_hyperparameters()
         self.input_dim, self.output_dim = input_dim, output_dim
+        # (a, b) of the line the data was drawn from, for the picture at the end of a regression fit
+        self.true_line = (1.0, 2.0) if dataset == "regression" else None
 
     def setup(self, stage: str) -> None:
         # None follows --seed_everything, so one seed changes both the data and the initial weights.

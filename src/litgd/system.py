@@ -4,6 +4,7 @@ Run it with ``litgd fit --config configs/random_relu.yaml`` (see README.md).
 """
 
 import math
+from pathlib import Path
 from typing import Literal
 
 import lightning as L
@@ -15,6 +16,7 @@ from torchmetrics import MeanSquaredError, MetricCollection, R2Score, SumMetric
 
 from litgd.nets import LinearRegression, TwoLayerReLU
 from litgd.optim import PlainGradientDescent
+from litgd.plots import regression_figure, save_loss_curve
 from litgd.stopping import StopRule
 
 FinitePositiveFloat = restricted_number_type("FinitePositiveFloat", float, [(">", 0), ("<", math.inf)])
@@ -71,6 +73,7 @@ class GradientDescent(L.LightningModule):
         self._world, self._log_every, self._max_steps = trainer.world_size, trainer.log_every_n_steps, trainer.max_steps
         self._histogram_every = self.hparams.histogram_every_n_steps if trainer.is_global_zero else 0
         self._summed = self.hparams.loss == "sum"
+        self._loss_curve: list[tuple[int, torch.Tensor]] = []
         self._grads_due = False
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
@@ -80,7 +83,9 @@ class GradientDescent(L.LightningModule):
         loss = self._shard_loss(squared_error)  # no opt.zero_grad(): the plain update releases the gradients
         # DDP averages gradients over processes; scaling by the world size makes it the full-batch gradient.
         self.manual_backward(loss * self._world if self._world > 1 else loss)
-        full = self.trainer.strategy.reduce(loss.detach().clone(), "sum") if self._world > 1 else loss.detach()
+        full = (
+            self.trainer.strategy.reduce(loss.detach().clone(), reduce_op="sum") if self._world > 1 else loss.detach()
+        )
         if self._histogram_every and step % self._histogram_every == 0:
             self._histograms("weights", self.net.named_parameters())
             self._histogram("train/squared_error", squared_error.detach().sum(dim=1))  # one value per sample
@@ -93,7 +98,9 @@ class GradientDescent(L.LightningModule):
             self.trainer.should_stop = True  # also at max_steps, so that the final step is logged
         # Log at the logger's cadence only: a `self.log` call costs about as much as a seed-sized step.
         if (step + 1) % self._log_every == 0 or self.trainer.should_stop:
-            self.log("train/loss", self.stop_rule.stop_loss if self.stop_rule.stopped else full, prog_bar=True)
+            logged = self.stop_rule.stop_loss if self.stop_rule.stopped else full
+            self.log("train/loss", logged, prog_bar=True)
+            self._loss_curve.append((step, logged))  # read at the end: no sync here
 
     def on_before_optimizer_step(self, optimizer) -> None:
         if not self._grads_due:
@@ -103,6 +110,23 @@ class GradientDescent(L.LightningModule):
         scaler = getattr(self.trainer.precision_plugin, "scaler", None)
         scale = scaler.get_scale() if scaler is not None else 1.0
         self._histograms("grads", ((n, p.grad / scale) for n, p in self.net.named_parameters() if p.grad is not None))
+
+    def on_train_end(self) -> None:
+        """Pictures: the loss curve as a PNG next to the checkpoints and, for y = a + b·x, the fit in TensorBoard."""
+        if not self.trainer.is_global_zero:
+            return
+        checkpoints = self.trainer.checkpoint_callback.dirpath if self.trainer.checkpoint_callback else None
+        if checkpoints and self._loss_curve:
+            steps, losses = zip(*[(step, float(loss)) for step, loss in self._loss_curve], strict=True)
+            Path(checkpoints).mkdir(parents=True, exist_ok=True)
+            save_loss_curve(steps, losses, Path(checkpoints) / "loss_curve.png")
+        if isinstance(self.net, LinearRegression) and self.hparams.input_dim == self.hparams.output_dim == 1:
+            x, y = next(iter(self.trainer.train_dataloader))
+            fitted = (self.net.linear.bias.item(), self.net.linear.weight.item())
+            figure = regression_figure(x, y, fitted, getattr(self.trainer.datamodule, "true_line", None))
+            for logger in self.loggers:
+                if isinstance(logger, TensorBoardLogger):
+                    logger.experiment.add_figure("fit/regression", figure, self.global_step)
 
     def _histograms(self, prefix: str, named_tensors) -> None:
         for name, tensor in named_tensors:
