@@ -32,5 +32,5 @@ fi
 stamp="$venv/.litgd-installed${extra:+-$extra}"
 if [ ! -e "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
   "${pip[@]}" -e "$root${extra:+[$extra]}"
-  touch "$stamp"
+  touch "$stamp" "$venv/.litgd-installed"  # an install with extras is also the plain install
 fi

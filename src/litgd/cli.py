@@ -17,6 +17,7 @@ from argparse import ArgumentError
 from pathlib import Path
 
 import lightning as L
+import yaml
 from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
@@ -27,6 +28,11 @@ from litgd.predictions import CSVPredictionWriter
 from litgd.system import Diverged
 
 LINKED = ("input_dim", "output_dim")  # data.<key> sizes model.<key>
+
+# jsonargparse keeps a value's restricted type (e.g. PositiveInt, a subclass of int) when `--model other.Class`
+# carries it over to a class that takes a plain int, and YAML then cannot write it: dump such values as numbers.
+yaml.SafeDumper.add_multi_representer(int, yaml.SafeDumper.represent_int)
+yaml.SafeDumper.add_multi_representer(float, yaml.SafeDumper.represent_float)
 
 
 class ConfigError(Exception):
