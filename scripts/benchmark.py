@@ -197,7 +197,7 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", help="N x D_in x H x D_out, e.g. 64x1000x100x10")
     parser.add_argument("--steps", type=int, nargs="+", help="steps per run, one per size (default 1500, then 40)")
     parser.add_argument("--warmup", type=int, default=10, help="steps left out of each timing")
-    parser.add_argument("--repeats", type=int, default=5, help="alternating runs per loop; the median is kept")
+    parser.add_argument("--repeats", type=int, default=7, help="alternating runs per loop; the median is kept")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     parser.add_argument("--no-start-up", action="store_true", help="skip the start-up and memory measurements")
     parser.add_argument("--peak-rss-of", choices=["minimal", "project"], help=argparse.SUPPRESS)  # a child run

@@ -1,5 +1,6 @@
 import glob
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,12 @@ def fit(tmp_path):
         return max(runs, key=lambda run: int(run.name.removeprefix("version_")))
 
     return _fit
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def load_checkpoint(run: Path, name: str = "last.ckpt") -> dict:

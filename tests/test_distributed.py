@@ -1,24 +1,17 @@
 """Data parallel on CPU processes (gloo) gives the single-process full-batch update."""
 
-import socket
 import subprocess
 import sys
 
 import pytest
 import torch
-from conftest import CONFIGS, ENV, litgd_subprocess, load_checkpoint
+from conftest import CONFIGS, ENV, free_port, litgd_subprocess, load_checkpoint
 
 pytestmark = pytest.mark.slow
 
 
 def relative_difference(a: dict, b: dict) -> float:
     return max(((a[k] - b[k]).norm() / b[k].norm()).item() for k in b if k.startswith("net."))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize(

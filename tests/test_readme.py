@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ENV, ROOT, litgd_command, run_litgd
+from conftest import ENV, ROOT, free_port, litgd_command, run_litgd
 
 import litgd
 
@@ -24,10 +24,10 @@ QUICK = ["--trainer.max_steps", "30", "--trainer.enable_progress_bar", "false"]
 ELSEWHERE = ("./scripts/test.sh", "python3 scripts/rename.py ", "srun ")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def test_readme_quotes_a_benchmark_table():
+    table = README.split(".venv/bin/python scripts/benchmark.py\n```\n\n```text\n")[1].split("```")[0]
+    for loop in ("bare", "minimal", "project"):
+        assert re.search(rf"^64x1000x100x10 +{loop} +1500 +\d+\.\d+", table, flags=re.MULTILINE), loop
 
 
 def test_readme_has_the_commands_it_promises():

@@ -8,7 +8,6 @@ Exit status: 0 done, 2 bad configuration or flag, 3 training diverged, 128 + N s
 
 import importlib
 import inspect
-import re
 import signal
 import sys
 import typing
@@ -18,11 +17,11 @@ from pathlib import Path
 
 import lightning as L
 import yaml
-from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
+from litgd.errors import ConfigError, one_paragraph, with_accelerator_hint
 from litgd.interrupts import SignalGuard
 from litgd.predictions import CSVPredictionWriter
 from litgd.system import Diverged
@@ -33,10 +32,6 @@ LINKED = ("input_dim", "output_dim")  # data.<key> sizes model.<key>
 # carries it over to a class that takes a plain int, and YAML then cannot write it: dump such values as numbers.
 yaml.SafeDumper.add_multi_representer(int, yaml.SafeDumper.represent_int)
 yaml.SafeDumper.add_multi_representer(float, yaml.SafeDumper.represent_float)
-
-
-class ConfigError(Exception):
-    """A value the parser accepted but a class refused when built (e.g. an unavailable accelerator)."""
 
 
 def _input_dim(data) -> int:
@@ -90,8 +85,8 @@ class CLI(LightningCLI):
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
-        except (MisconfigurationException, ValueError, TypeError, RuntimeError, ImportError) as err:
-            raise ConfigError(_with_hint(str(err))) from err
+        except (MisconfigurationException, ValueError, ImportError) as err:  # not TypeError: user bugs keep tracebacks
+            raise ConfigError(with_accelerator_hint(str(err))) from err
 
     def before_fit(self) -> None:
         if self.guard.signum is not None:  # arrived during start-up: stop before the first step
@@ -101,8 +96,8 @@ class CLI(LightningCLI):
         self.trainer.callbacks.append(CSVPredictionWriter())  # predict only: a callback costs every step of fit
 
     def after_fit(self) -> None:
-        if getattr(self.model, "divergence", None):
-            raise Diverged(self.model.divergence)
+        if getattr(self.model, "divergence_message", None):
+            raise Diverged(self.model.divergence_message)
 
     def instantiate_trainer(self, **kwargs):
         trainer = self.guard.trainer = super().instantiate_trainer(**kwargs)
@@ -139,32 +134,6 @@ def _reserve_version(logger) -> None:
     logger._version = version
 
 
-def _with_hint(message: str) -> str:
-    """Lightning says what went wrong with an accelerator; add what this machine does have."""
-    if re.search(r"accelerator|backend|gpu|cuda|mps|tpu", message, flags=re.IGNORECASE):
-        available = ["cpu"] + [
-            name for name, acc in (("cuda", CUDAAccelerator), ("mps", MPSAccelerator)) if acc.is_available()
-        ]
-        message += f" Available for --trainer.accelerator on this machine: {', '.join(available)}, auto."
-    return message
-
-
-def _one_paragraph(message: str) -> str:
-    """jsonargparse explains a refusal over many lines (one per union member); keep the key and the reason."""
-    keys = [key for key in re.findall(r'Parser key "([^"]+)"', message)]
-    if "arguments are required" in message:
-        return f"{message.strip()}: give a config (e.g. --config configs/random_relu.yaml) or --model and --data"
-    if unknown := re.search(r"Option '([^']+)' is not accepted", message):
-        return f"{'.'.join([*keys, unknown.group(1)])}: no such key"
-    given = re.search(r"Got value: (.*)|val='([^']*)'|Given value: (.*)", message)
-    given = next(group for group in given.groups() if group is not None) if given else "?"
-    if choices := re.findall(r"Expected a typing\.Literal\[(.*?)\]", message):
-        return f"{'.'.join(keys)}: expected one of {', '.join(choices)}; got {given}"
-    if reason := re.search(r"Not of type (\w+): (.*)", message):
-        return f"{'.'.join(keys)}: {reason.group(2)} (expected {reason.group(1)})"
-    return " ".join(line.strip() for line in message.splitlines())
-
-
 def _fail(code: int, message: str) -> None:
     print(f"litgd: {message}", file=sys.stderr)
     sys.exit(code)
@@ -196,7 +165,7 @@ def main(args: list[str] | None = None) -> None:
             parser_kwargs={"exit_on_error": False},
         )
     except ArgumentError as err:
-        _fail(2, f"invalid configuration: {_one_paragraph(str(err))} (see `litgd {' '.join(argv[:1])} --help`)")
+        _fail(2, f"invalid configuration: {one_paragraph(str(err))} (see `litgd {' '.join(argv[:1])} --help`)")
     except ConfigError as err:
         _fail(2, f"invalid configuration: {err}")
     except Diverged as err:

@@ -81,7 +81,8 @@ class SeedDataModule(L.LightningDataModule):
         # None follows --seed_everything, so one seed changes both the data and the initial weights.
         seed = torch.initial_seed() if self.hparams.seed is None else self.hparams.seed
         if self.hparams.dataset == "regression":
-            x, y, x_val, y_val = map(torch.from_numpy, seed_regression_arrays(seed, self.hparams.num_samples))
+            arrays = seed_regression_arrays(seed % 2**32, self.hparams.num_samples)  # numpy takes 32-bit seeds
+            x, y, x_val, y_val = map(torch.from_numpy, arrays)
             train, val = (x.float(), y.float()), (x_val.float(), y_val.float())
         else:
             g = torch.Generator().manual_seed(seed)

@@ -5,6 +5,7 @@ import signal
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.trainer.states import TrainerFn
 
 
 class SignalGuard:
@@ -32,6 +33,9 @@ class SignalGuard:
         self._previous.clear()
 
     def _on_signal(self, signum: int, frame) -> None:
+        if signum == signal.SIGINT and self.signum == signal.SIGINT:  # a second Ctrl-C: stop waiting, now
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
         if self.signum is None:
             self.signum = signum
         if signum == signal.SIGINT:
@@ -41,7 +45,7 @@ class SignalGuard:
         """Saves the interrupted run; None if there is nothing to save or nowhere to save it."""
         trainer = self.trainer
         callback = trainer.checkpoint_callback if trainer is not None else None
-        if callback is None or callback.dirpath is None or trainer.state.fn is None:
+        if callback is None or callback.dirpath is None or trainer.state.fn != TrainerFn.FITTING:
             return None
         path = Path(callback.dirpath) / "interrupted.ckpt"
         trainer.save_checkpoint(path)

@@ -7,8 +7,9 @@ class PlainGradientDescent(torch.optim.Optimizer):
     """``w ← w − lr·∇w``, and nothing else. The step consumes the gradients: they are released after use.
 
     Stepping it through ``self.optimizers()`` lets Lightning count steps (``max_steps``, checkpoints) and,
-    under 16-bit mixed precision, have the gradient scaler unscale gradients and skip overflowing steps. A
-    hand-written ``p -= lr * p.grad`` would leave ``global_step`` at 0 and apply still-scaled gradients.
+    under 16-bit mixed precision, lets the gradient scaler hand over its scale and overflow flag, with which
+    this step unscales the gradients and skips an overflowing update. A hand-written ``p -= lr * p.grad``
+    would leave ``global_step`` at 0 and apply still-scaled gradients.
     """
 
     # With this flag a GradScaler hands `step` the tensors `found_inf` and `grad_scale` instead of reading

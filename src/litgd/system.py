@@ -58,8 +58,8 @@ class GradientDescent(L.LightningModule):
         metrics = MetricCollection({"mse": MeanSquaredError(), "r2": R2Score()})
         self.metrics = nn.ModuleDict({stage: metrics.clone(prefix=f"{stage}/") for stage in ("val", "test")})
         self.sse = nn.ModuleDict({stage: SumMetric() for stage in ("val", "test")})
-        self.divergence: str | None = None  # set when the loss became non-finite; the CLI exits with it
-        self._denominator: float | None = None
+        self.divergence_message: str | None = None  # set when the loss became non-finite; the CLI exits with it
+        self._resumed_stop_state: dict | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -70,6 +70,9 @@ class GradientDescent(L.LightningModule):
         trainer = self.trainer
         check_every = self.hparams.check_every or (1 if self.device.type == "cpu" else 50)
         self.stop_rule = StopRule(self.hparams.stop_below, check_every, self.device)
+        if self._resumed_stop_state is not None:
+            self.stop_rule.load_state_dict(self._resumed_stop_state)
+        self._denominator: float | None = None  # of the mean loss, counted at the first step
         self._world, self._log_every, self._max_steps = trainer.world_size, trainer.log_every_n_steps, trainer.max_steps
         self._histogram_every = self.hparams.histogram_every_n_steps if trainer.is_global_zero else 0
         self._summed = self.hparams.loss == "sum"
@@ -92,12 +95,10 @@ class GradientDescent(L.LightningModule):
             self._grads_due = True  # for on_before_optimizer_step, called inside the update
         last = step + 1 >= self._max_steps > 0
         self.stop_rule.step(opt, full, step, last)
-        if self.stop_rule.divergence is not None:
-            self.divergence = self._divergence_message(*self.stop_rule.divergence)
         if self.stop_rule.stopped or last:
             self.trainer.should_stop = True  # also at max_steps, so that the final step is logged
         # Log at the logger's cadence only: a `self.log` call costs about as much as a seed-sized step.
-        if (step + 1) % self._log_every == 0 or self.trainer.should_stop:
+        if (self._log_every and (step + 1) % self._log_every == 0) or self.trainer.should_stop:
             logged = self.stop_rule.stop_loss if self.stop_rule.stopped else full
             self.log("train/loss", logged, prog_bar=True)
             self._loss_curve.append((step, logged))  # read at the end: no sync here
@@ -112,7 +113,15 @@ class GradientDescent(L.LightningModule):
         self._histograms("grads", ((n, p.grad / scale) for n, p in self.net.named_parameters() if p.grad is not None))
 
     def on_train_end(self) -> None:
-        """Pictures: the loss curve as a PNG next to the checkpoints and, for y = a + b·x, the fit in TensorBoard."""
+        """Reads a pending stop; draws the loss curve as a PNG next to the checkpoints and, for y = a + b·x,
+        the fit in TensorBoard."""
+        self.stop_rule.finish()
+        if self.stop_rule.divergence is not None:
+            step, loss = self.stop_rule.divergence
+            self.divergence_message = (
+                f"training diverged at step {step}: the loss is {loss}. The update was skipped, so the weights and "
+                f"last.ckpt keep their last finite state. Lower the learning rate (now --model.lr {self.hparams.lr:g})."
+            )
         if not self.trainer.is_global_zero:
             return
         checkpoints = self.trainer.checkpoint_callback.dirpath if self.trainer.checkpoint_callback else None
@@ -149,12 +158,6 @@ class GradientDescent(L.LightningModule):
                     self.global_step,
                 )  # fmt: skip
 
-    def _divergence_message(self, step: int, loss: float) -> str:
-        return (
-            f"training diverged at step {step}: the loss is {loss}. The update was skipped, so the weights "
-            f"and last.ckpt keep their last finite state. Lower the learning rate (now --model.lr {self.hparams.lr:g})."
-        )
-
     def _shard_loss(self, squared_error: torch.Tensor) -> torch.Tensor:
         """This process's share of the full-batch loss; the shares sum to the loss of the whole batch."""
         sse = squared_error.sum()
@@ -187,6 +190,11 @@ class GradientDescent(L.LightningModule):
         # Never leave non-finite weights on disk looking like a good checkpoint.
         if not _all_finite(self.net.state_dict()):
             raise Diverged("refusing to save a checkpoint with non-finite weights")
+        if hasattr(self, "stop_rule"):  # a resumed run must know whether this one had already stopped
+            checkpoint["stop_rule"] = self.stop_rule.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._resumed_stop_state = checkpoint.get("stop_rule")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return PlainGradientDescent(self.parameters(), lr=self.hparams.lr)
