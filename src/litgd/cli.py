@@ -17,10 +17,10 @@ from pathlib import Path
 
 import lightning as L
 import yaml
-from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
+from litgd.checkpoint import LastCheckpoint
 from litgd.errors import ConfigError, one_paragraph, with_accelerator_hint
 from litgd.interrupts import SignalGuard
 from litgd.predictions import CSVPredictionWriter
@@ -60,7 +60,7 @@ class CLI(LightningCLI):
         # Any data module with `input_dim`/`output_dim` attributes sizes the model: they cannot disagree.
         for key, compute in zip(LINKED, (_input_dim, _output_dim), strict=True):
             parser.link_arguments("data", f"model.init_args.{key}", compute_fn=compute, apply_on="instantiate")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
         # Only last.ckpt, at each epoch's end and when fit ends, whatever ended it.
         parser.set_defaults(
             {"checkpoint.save_last": True, "checkpoint.save_top_k": 0, "checkpoint.save_on_train_epoch_end": True}
