@@ -82,10 +82,15 @@ def read_events(run: Path) -> EventAccumulator:
 
 
 class SendSignal(L.Callback):
-    """Test helper, used from configs: the process sends itself ``signum`` after step ``at_step``."""
+    """Test helper, used from configs: the process sends itself ``signum`` after step ``at_step``, or
+    while fit starts, before Lightning listens for signals, if ``at_step`` is -1."""
 
     def __init__(self, signum: int, at_step: int) -> None:
         self.signum, self.at_step = signum, at_step
+
+    def on_fit_start(self, *_) -> None:
+        if self.at_step == -1:
+            os.kill(os.getpid(), self.signum)
 
     def on_train_batch_end(self, trainer, *_) -> None:
         if trainer.global_step == self.at_step:

@@ -64,6 +64,16 @@ def test_interrupted_runs_resume_bit_exact(tmp_path):
         assert all(torch.equal(resumed[k], expected[k]) for k in expected), (sig, step)
 
 
+def test_a_signal_during_start_up_stops_before_the_first_step(tmp_path, capsys):
+    overlay = tmp_path / "signal.yaml"
+    callback = {"class_path": "conftest.SendSignal", "init_args": {"signum": int(signal.SIGTERM), "at_step": -1}}
+    overlay.write_text(yaml.safe_dump({"trainer": {"callbacks": [callback]}}))
+    args = ["fit", "--config", str(CONFIGS / "random_relu.yaml"), "--trainer.default_root_dir", str(tmp_path)]
+    assert run_litgd(*args, "--config", str(overlay), "--trainer.enable_progress_bar", "false") == 128 + signal.SIGTERM
+    assert "Resume with:" in capsys.readouterr().err
+    assert load_checkpoint(tmp_path / "lightning_logs/version_0", "interrupted.ckpt")["global_step"] == 0
+
+
 def test_divergence_stops_cleanly_keeping_finite_weights(tmp_path, capsys):
     args = ["fit", "--config", str(CONFIGS / "random_relu.yaml"), "--trainer.default_root_dir", str(tmp_path)]
     status = run_litgd(*args, "--model.lr", "1e-3", "--trainer.enable_progress_bar", "false")

@@ -20,7 +20,7 @@ import yaml
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from litgd.checkpoint import LastCheckpoint
+from litgd.callbacks import LastCheckpoint
 from litgd.errors import ConfigError, one_paragraph, with_accelerator_hint
 from litgd.interrupts import SignalGuard
 from litgd.predictions import CSVPredictionWriter
@@ -101,6 +101,7 @@ class CLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs):
         trainer = self.guard.trainer = super().instantiate_trainer(**kwargs)
+        trainer.callbacks.append(self.guard)
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 _reserve_version(logger)

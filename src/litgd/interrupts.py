@@ -6,22 +6,30 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from litgd.callbacks import skip_empty_per_step_hooks
 
 
-class SignalGuard:
+class SignalGuard(L.Callback):
     """SIGINT and SIGTERM end ``fit`` once the current step is done, and leave ``interrupted.ckpt``.
 
     Lightning already stops at the end of a step on SIGTERM (a scheduler's pre-emption): its handler sets a
     flag and the loop raises ``SIGTERMException`` once the step is complete. Ctrl-C is turned into that same
-    SIGTERM rather than a KeyboardInterrupt, which could land between the updates of two weights. There is
-    no callback: every callback costs each step (see scripts/benchmark.py); this costs nothing until a
-    signal arrives.
+    SIGTERM rather than a KeyboardInterrupt, which could land between the updates of two weights. A signal
+    that came before Lightning's handler was installed is acted on when training starts. As a callback it
+    has no per-step hooks, so it costs nothing until a signal arrives.
     """
 
     def __init__(self) -> None:
         self.signum: int | None = None  # the first signal received
         self.trainer: L.Trainer | None = None
         self._previous: dict[int, object] = {}
+        skip_empty_per_step_hooks(self)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if self.signum is not None:  # arrived during start-up, when Lightning was not listening yet
+            raise SIGTERMException
 
     def install(self) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):

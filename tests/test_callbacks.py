@@ -1,4 +1,4 @@
-from litgd.checkpoint import LastCheckpoint
+from litgd.callbacks import LastCheckpoint
 
 
 def test_only_empty_hooks_are_switched_off():
