@@ -12,6 +12,7 @@ import yaml
 from conftest import CONFIGS, ENV, litgd_command, litgd_subprocess, load_checkpoint, read_events, run_litgd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from torch.backends.mps import is_available as is_mps_available
 
 # A run short enough to repeat, long enough for several epochs, validations and log points.
 SHORT = ["--model.stop_below", "null", "--trainer.max_steps", "300", "--data.steps_per_epoch", "100",
@@ -116,11 +117,13 @@ def test_bad_input_is_refused_before_work(flags, tmp_path, capsys):
     assert not (tmp_path / "lightning_logs").exists()
 
 
-def test_unavailable_accelerator_names_what_is_available(capsys):
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
-    assert run_litgd("fit", "--config", str(CONFIGS / "random_relu.yaml"), "--trainer.accelerator", "gpu") == 2
-    assert "--trainer.accelerator" in capsys.readouterr().err
+@pytest.mark.parametrize("accelerator", ["gpu", "cuda", "mps"])
+def test_unavailable_accelerator_names_what_is_available(accelerator, capsys):
+    if accelerator in ("gpu", "cuda") and torch.cuda.is_available() or accelerator == "mps" and is_mps_available():
+        pytest.skip(f"this machine has {accelerator}")
+    assert run_litgd("fit", "--config", str(CONFIGS / "random_relu.yaml"), "--trainer.accelerator", accelerator) == 2
+    err = capsys.readouterr().err
+    assert "--trainer.accelerator" in err and "cpu" in err and err.count("\n") == 1
 
 
 def final_weights(root, *flags: str) -> dict:
