@@ -10,7 +10,6 @@ from typing import Literal
 import lightning as L
 import torch
 from jsonargparse.typing import NonNegativeFloat, NonNegativeInt, PositiveInt, restricted_number_type
-from lightning.pytorch.loggers import TensorBoardLogger
 from torch import nn
 from torchmetrics import MeanSquaredError, MetricCollection, R2Score, SumMetric
 
@@ -18,6 +17,7 @@ from litgd.nets import LinearRegression, TwoLayerReLU
 from litgd.optim import PlainGradientDescent
 from litgd.plots import regression_figure, save_loss_curve
 from litgd.stopping import StopRule
+from litgd.tensorboard import add_histogram, writers
 
 FinitePositiveFloat = restricted_number_type("FinitePositiveFloat", float, [(">", 0), ("<", math.inf)])
 
@@ -64,6 +64,42 @@ class GradientDescent(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        step, opt = self.global_step, self.optimizers()
+        squared_error = (self.net(x) - y).pow(2)  # (N, D_out)
+        loss = self._shard_loss(squared_error)  # no opt.zero_grad(): the plain update releases the gradients
+        # DDP averages gradients over processes; scaling by the world size makes it the full-batch gradient.
+        self.manual_backward(loss * self._world if self._world > 1 else loss)
+        full = (
+            self.trainer.strategy.reduce(loss.detach().clone(), reduce_op="sum") if self._world > 1 else loss.detach()
+        )
+        if self._histogram_every and step % self._histogram_every == 0:
+            self._histograms("weights", self.net.named_parameters())
+            add_histogram(self.loggers, "train/squared_error", squared_error.sum(dim=1), step)  # one per sample
+            self._grads_due = True  # for on_before_optimizer_step, called inside the update
+        last = step + 1 >= self._max_steps > 0
+        self.stop_rule.step(opt, full, step, last)
+        if self.stop_rule.stopped or last:
+            self.trainer.should_stop = True  # also at max_steps, so that the final step is logged
+        # Log at the logger's cadence only: a `self.log` call costs about as much as a seed-sized step.
+        if (self._log_every and (step + 1) % self._log_every == 0) or self.trainer.should_stop:
+            logged = self.stop_rule.stop_loss if self.stop_rule.stopped else full
+            self.log("train/loss", logged, prog_bar=True)
+            self._loss_curve.append((step, logged))  # read at the end: no sync here
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self.net(batch[0])
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return PlainGradientDescent(self.parameters(), lr=self.hparams.lr)
+
     def on_train_start(self) -> None:
         # Per-step code reads these plain attributes: a Lightning property lookup costs about a microsecond,
         # and the whole template must cost under 5% of a seed-sized step over Lightning's own floor.
@@ -78,30 +114,6 @@ class GradientDescent(L.LightningModule):
         self._summed = self.hparams.loss == "sum"
         self._loss_curve: list[tuple[int, torch.Tensor]] = []
         self._grads_due = False
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        x, y = batch
-        step, opt = self.global_step, self.optimizers()
-        squared_error = (self.net(x) - y).pow(2)  # (N, D_out)
-        loss = self._shard_loss(squared_error)  # no opt.zero_grad(): the plain update releases the gradients
-        # DDP averages gradients over processes; scaling by the world size makes it the full-batch gradient.
-        self.manual_backward(loss * self._world if self._world > 1 else loss)
-        full = (
-            self.trainer.strategy.reduce(loss.detach().clone(), reduce_op="sum") if self._world > 1 else loss.detach()
-        )
-        if self._histogram_every and step % self._histogram_every == 0:
-            self._histograms("weights", self.net.named_parameters())
-            self._histogram("train/squared_error", squared_error.detach().sum(dim=1))  # one value per sample
-            self._grads_due = True  # for on_before_optimizer_step, called inside the update
-        last = step + 1 >= self._max_steps > 0
-        self.stop_rule.step(opt, full, step, last)
-        if self.stop_rule.stopped or last:
-            self.trainer.should_stop = True  # also at max_steps, so that the final step is logged
-        # Log at the logger's cadence only: a `self.log` call costs about as much as a seed-sized step.
-        if (self._log_every and (step + 1) % self._log_every == 0) or self.trainer.should_stop:
-            logged = self.stop_rule.stop_loss if self.stop_rule.stopped else full
-            self.log("train/loss", logged, prog_bar=True)
-            self._loss_curve.append((step, logged))  # read at the end: no sync here
 
     def on_before_optimizer_step(self, optimizer) -> None:
         if not self._grads_due:
@@ -133,58 +145,8 @@ class GradientDescent(L.LightningModule):
             x, y = next(iter(self.trainer.train_dataloader))
             fitted = (self.net.linear.bias.item(), self.net.linear.weight.item())
             figure = regression_figure(x, y, fitted, getattr(self.trainer.datamodule, "true_line", None))
-            for logger in self.loggers:
-                if isinstance(logger, TensorBoardLogger):
-                    logger.experiment.add_figure("fit/regression", figure, self.global_step)
-
-    def _histograms(self, prefix: str, named_tensors) -> None:
-        for name, tensor in named_tensors:
-            self._histogram(f"{prefix}/{name}", tensor)
-
-    def _histogram(self, tag: str, values: torch.Tensor, bins: int = 64) -> None:
-        # Binned with torch, written with TensorBoard's raw API: its own `add_histogram` sums squares with
-        # numpy's BLAS, whose idle threads then spin for ~100 steps and slow training by 15% (measured).
-        values = values.detach().flatten().double()
-        values = values[values.isfinite()]
-        if values.numel() == 0:
-            return
-        low, high = values.min().item(), values.max().item()
-        high = high if high > low else low + 1e-12
-        for logger in self.loggers:
-            if isinstance(logger, TensorBoardLogger):  # other loggers (CSV) have no histograms
-                logger.experiment.add_histogram_raw(
-                    tag, low, high, values.numel(), values.sum().item(), values.pow(2).sum().item(),
-                    torch.linspace(low, high, bins + 1)[1:].tolist(), torch.histc(values, bins, low, high).tolist(),
-                    self.global_step,
-                )  # fmt: skip
-
-    def _shard_loss(self, squared_error: torch.Tensor) -> torch.Tensor:
-        """This process's share of the full-batch loss; the shares sum to the loss of the whole batch."""
-        sse = squared_error.sum()
-        if self._summed:
-            return sse
-        if self._denominator is None:  # one collective per fit: the number of targets over all processes
-            count = torch.tensor(float(squared_error.numel()), device=squared_error.device)
-            self._denominator = float(self.trainer.strategy.reduce(count, reduce_op="sum"))
-        return sse / self._denominator
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "val")
-
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._evaluate(batch, "test")
-
-    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
-        x, y = batch
-        pred = self.net(x)
-        metrics, sse = self.metrics[stage], self.sse[stage]
-        metrics.update(pred, y)
-        sse.update((pred - y).pow(2).sum())  # torchmetrics sums it over processes too
-        self.log_dict(metrics)
-        self.log(f"{stage}/loss", sse if self.hparams.loss == "sum" else metrics[f"{stage}/mse"])
-
-    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self.net(batch[0])
+            for writer in writers(self.loggers):
+                writer.add_figure("fit/regression", figure, self.global_step)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Never leave non-finite weights on disk looking like a good checkpoint.
@@ -196,5 +158,25 @@ class GradientDescent(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self._resumed_stop_state = checkpoint.get("stop_rule")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return PlainGradientDescent(self.parameters(), lr=self.hparams.lr)
+    def _histograms(self, prefix: str, named_tensors) -> None:
+        for name, tensor in named_tensors:
+            add_histogram(self.loggers, f"{prefix}/{name}", tensor, self.global_step)
+
+    def _shard_loss(self, squared_error: torch.Tensor) -> torch.Tensor:
+        """This process's share of the full-batch loss; the shares sum to the loss of the whole batch."""
+        sse = squared_error.sum()
+        if self._summed:
+            return sse
+        if self._denominator is None:  # one collective per fit: the number of targets over all processes
+            count = torch.tensor(float(squared_error.numel()), device=squared_error.device)
+            self._denominator = float(self.trainer.strategy.reduce(count, reduce_op="sum"))
+        return sse / self._denominator
+
+    def _evaluate(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> None:
+        x, y = batch
+        pred = self.net(x)
+        metrics, sse = self.metrics[stage], self.sse[stage]
+        metrics.update(pred, y)
+        sse.update((pred - y).pow(2).sum())  # torchmetrics sums it over processes too
+        self.log_dict(metrics)
+        self.log(f"{stage}/loss", sse if self.hparams.loss == "sum" else metrics[f"{stage}/mse"])
