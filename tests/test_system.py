@@ -61,3 +61,14 @@ def test_regression_config_recovers_least_squares(fit):
     assert state["net.linear.bias"].item() == pytest.approx(a, abs=1e-4)
     assert state["net.linear.weight"].item() == pytest.approx(b, abs=1e-4)
     assert load_checkpoint(run)["global_step"] == 1000
+
+
+def test_resuming_a_run_that_stopped_below_the_threshold_changes_nothing(fit):
+    first = fit("random_relu.yaml")
+    stopped = load_checkpoint(first)
+    resumed = fit(
+        "random_relu.yaml", "--ckpt_path", str(first / "checkpoints/last.ckpt"), "--trainer.min_steps", "2000"
+    )
+    state = load_checkpoint(resumed)["state_dict"]
+    assert load_checkpoint(resumed)["global_step"] >= 2000  # min_steps kept the run going, with no-op updates
+    assert all(torch.equal(state[k], stopped["state_dict"][k]) for k in stopped["state_dict"])

@@ -28,7 +28,10 @@ class StopRule:
         if self.check_every == 1:
             value = loss.item()
             finite = math.isfinite(value)
-            optimizer.step() if finite and not self.stopped else optimizer.step(keep=~self.active)
+            if finite and not self.stopped:
+                optimizer.step()
+            else:  # skipped, but counted as a step
+                optimizer.step(keep=torch.zeros_like(self.active))
             if not self.stopped and (not finite or (self.threshold is not None and value < self.threshold)):
                 self.stop_loss.fill_(value)
                 self._stop(None if finite else step)
